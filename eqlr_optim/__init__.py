@@ -1,0 +1,19 @@
+"""ProGAN's equalized learning rate as an optimizer, for plain nn.Linear and nn.Conv2d."""
+
+from .adam import EqualizedAdam, adam_hyperparameters
+from .init import he_init_
+from .runtime import remove_runtime_scaling, runtime_parameters, runtime_scaled
+from .scales import equalized_scale, fan_in
+
+__all__ = [
+    "EqualizedAdam",
+    "adam_hyperparameters",
+    "equalized_scale",
+    "fan_in",
+    "he_init_",
+    "remove_runtime_scaling",
+    "runtime_parameters",
+    "runtime_scaled",
+]
+
+__version__ = "0.1.0"

@@ -1,0 +1,326 @@
+"""Adam that trains plain layers on the trajectory of runtime-scaled ones."""
+
+import math
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.optim.adam import adam
+from torch.optim.optimizer import ParamsT, _use_grad_for_differentiable
+
+from .scales import DEFAULT_GAIN, check_positive_finite, equalized_scale
+
+__all__ = ["EqualizedAdam", "adam_hyperparameters"]
+
+CONSTANT_KEYS = ("gain", "lr_mul", "scale")
+"""Group keys that set the constant c of each tensor."""
+
+NEAR_MISS_KEYS = {
+    "lr_mult": "lr_mul",
+    "lrmul": "lr_mul",
+    "lr_multiplier": "lr_mul",
+    "lr_multiplicator": "lr_mul",
+    "lr_scale": "lr_mul",
+    "lr_mul_": "lr_mul",
+    "learning_rate_multiplier": "lr_mul",
+    "scales": "scale",
+    "weight_scale": "scale",
+    "wscale": "scale",
+    "gains": "gain",
+    "weight_gain": "gain",
+    "init_gain": "gain",
+}
+"""Misspelt group keys that torch would accept silently, mapped to the right key."""
+
+
+def adam_hyperparameters(
+    scale: float,
+    lr: float | Tensor,
+    eps: float,
+    weight_decay: float,
+    decoupled_weight_decay: bool,
+) -> tuple[float | Tensor, float, float]:
+    """Return the ``(lr, eps, weight_decay)`` that make Adam on ``w`` equal Adam on ``v``.
+
+    With ``w = scale * v`` the gradients obey ``g_v = scale * g_w``, so Adam's
+    moments obey ``m_v = scale * m_w`` and ``s_v = scale**2 * s_w``. The step
+    ``lr * m / (sqrt(s) + eps)`` taken on ``v`` moves ``w`` by ``scale`` times as
+    much, and eps sits beside ``sqrt(s)``, so it shrinks by ``scale``. L2 decay
+    enters the gradient and needs ``scale**2``; decoupled decay is multiplied by
+    ``lr``, which already carries one factor of ``scale``.
+    """
+    if scale == 1.0:
+        return lr, eps, weight_decay
+    if decoupled_weight_decay:
+        weight_decay = weight_decay / scale
+    else:
+        weight_decay = weight_decay / (scale * scale)
+    return lr * scale, eps / scale, weight_decay
+
+
+def _check_adam_arguments(
+    lr: float | Tensor, eps: float, weight_decay: float
+) -> None:
+    # torch.optim.Adam rejects negative values, but accepts infinities.
+    lr_value = lr.item() if isinstance(lr, Tensor) and lr.numel() == 1 else lr
+    if isinstance(lr_value, (int, float)) and not math.isfinite(lr_value):
+        raise ValueError(f"lr must be finite, got {lr_value!r}")
+    if not math.isfinite(eps):
+        raise ValueError(f"eps must be finite, got {eps!r}")
+    if not math.isfinite(weight_decay):
+        raise ValueError(f"weight_decay must be finite, got {weight_decay!r}")
+
+
+def _check_scale(value: object) -> float | None:
+    if value is None:
+        return None
+    return check_positive_finite("scale", value)
+
+
+def _iter_tensors(params: Iterable[Any]) -> Iterator[tuple[str | None, Tensor]]:
+    # A group lists tensors, or (name, tensor) pairs when built from named_parameters().
+    for item in params:
+        if isinstance(item, tuple) and len(item) == 2:
+            yield item[0], item[1]
+        else:
+            yield None, item
+
+
+class EqualizedAdam(torch.optim.Adam):
+    r"""Adam with ProGAN's equalized learning rate, applied in the optimizer.
+
+    ProGAN stores each weight as :math:`v` and uses :math:`w = c\,v` at run time.
+    This optimizer stores :math:`w` itself, as a plain He-initialized layer does,
+    and takes the step that Adam on :math:`v` would take, seen in :math:`w`:
+
+    .. math::
+       \begin{aligned}
+         &c = \text{scale} \text{ if given, else }
+             \begin{cases}
+               \text{gain}\cdot\text{lr\_mul}/\sqrt{\text{fan\_in}} &
+                 \text{tensor of 2 or more dims} \\
+               \text{lr\_mul} & \text{otherwise}
+             \end{cases} \\
+         &\text{fan\_in} = \textstyle\prod_{k \ge 1} \text{shape}[k] \\
+         &\gamma_c = \gamma\,c, \quad \epsilon_c = \epsilon / c, \quad
+           \lambda_c = \begin{cases}
+               \lambda / c & \text{decoupled weight decay} \\
+               \lambda / c^2 & \text{L2 weight decay}
+           \end{cases} \\
+         &\textbf{for } t = 1, 2, \ldots: \\
+         &\quad g_t = \nabla_w f_t(w_{t-1}) \; (\text{negated if maximize}) \\
+         &\quad \text{L2: } g_t \leftarrow g_t + \lambda_c w_{t-1}, \quad
+            \text{decoupled: } w_{t-1} \leftarrow w_{t-1}(1 - \gamma_c\lambda_c) \\
+         &\quad m_t = \beta_1 m_{t-1} + (1 - \beta_1) g_t, \quad
+            s_t = \beta_2 s_{t-1} + (1 - \beta_2) g_t^2 \\
+         &\quad \hat{s}_t = \max(\hat{s}_{t-1}, s_t) \text{ if amsgrad, else } s_t \\
+         &\quad w_t = w_{t-1} - \gamma_c \,
+            \frac{m_t / (1 - \beta_1^t)}{\sqrt{\hat{s}_t / (1 - \beta_2^t)} + \epsilon_c}
+       \end{aligned}
+
+    The moments equal the runtime formulation's up to the factors
+    :math:`m_v = c\,m_w` and :math:`s_v = c^2 s_w`, so the parameters follow the same
+    trajectory :math:`w_t = c\,v_t` (bit for bit when every c is a power of two).
+    The derivation is in the package's ``proofs/`` notes.
+
+    Args:
+        params: parameters, named parameters or parameter groups, as for
+            :class:`torch.optim.Adam`. A group may set its own ``gain``,
+            ``lr_mul`` and ``scale``.
+        lr: learning rate :math:`\gamma` of the runtime formulation (default 1e-3).
+            ``group['lr']`` keeps this value, so lr schedulers work unchanged.
+        betas: coefficients of the running averages (default (0.9, 0.999)).
+        eps: :math:`\epsilon` of the runtime formulation (default 1e-8).
+        weight_decay: :math:`\lambda` of the runtime formulation (default 0).
+        amsgrad, foreach, maximize, capturable, differentiable, fused,
+        decoupled_weight_decay: as for :class:`torch.optim.Adam`.
+        gain: gain of the He constant (default :math:`\sqrt{2}`). Use 1 where the
+            network multiplies by :math:`\sqrt{2}` after the activation, as
+            StyleGAN2 does.
+        lr_mul: learning-rate multiplier of the runtime formulation (default 1).
+            It also scales biases, as in StyleGAN's mapping network.
+        scale: an explicit constant c for every tensor of a group, replacing the
+            shape rule (default None).
+
+    .. note::
+        The rule reads ``fan_in`` from the tensor's shape as ``prod(shape[1:])``,
+        which is the fan-in of ``nn.Linear`` and ``nn.Conv*d`` weights. For a
+        transposed convolution or a tensor laid out another way, give its group
+        an explicit ``scale``.
+    """
+
+    def __init__(
+        self,
+        params: ParamsT,
+        lr: float | Tensor = 1e-3,
+        betas: tuple[float | Tensor, float | Tensor] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0,
+        amsgrad: bool = False,
+        *,
+        foreach: bool | None = None,
+        maximize: bool = False,
+        capturable: bool = False,
+        differentiable: bool = False,
+        fused: bool | None = None,
+        decoupled_weight_decay: bool = False,
+        gain: float = DEFAULT_GAIN,
+        lr_mul: float = 1.0,
+        scale: float | None = None,
+    ) -> None:
+        _check_adam_arguments(lr, eps, weight_decay)
+        # Adam.__init__ builds self.defaults without these keys and then adds the
+        # groups, so add_param_group reads them from here.
+        self._constant_defaults = {
+            "gain": check_positive_finite("gain", gain),
+            "lr_mul": check_positive_finite("lr_mul", lr_mul),
+            "scale": _check_scale(scale),
+        }
+        super().__init__(
+            params,
+            lr=lr,
+            betas=betas,
+            eps=eps,
+            weight_decay=weight_decay,
+            amsgrad=amsgrad,
+            foreach=foreach,
+            maximize=maximize,
+            capturable=capturable,
+            differentiable=differentiable,
+            fused=fused,
+            decoupled_weight_decay=decoupled_weight_decay,
+        )
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """Add a group, after checking its constants and the fan-in of its tensors."""
+        if not isinstance(param_group, dict):
+            raise TypeError(f"param_group must be a dict, got {type(param_group)}")
+        for key, right in NEAR_MISS_KEYS.items():
+            if key in param_group:
+                raise ValueError(
+                    f"unknown param group key {key!r}; did you mean {right!r}?"
+                )
+        for key, value in self._constant_defaults.items():
+            self.defaults.setdefault(key, value)
+
+        params = param_group["params"]
+        if isinstance(params, Tensor):
+            params = [params]
+        elif not isinstance(params, set):
+            # A generator would be used up by the checks below.
+            params = list(params)
+        group = {**param_group, "params": params}
+        for key in CONSTANT_KEYS:
+            group.setdefault(key, self.defaults[key])
+        self._group_scales(group, with_grad_only=False)
+        super().add_param_group(group)
+
+    def _group_scales(self, group: dict[str, Any], with_grad_only: bool) -> list[float]:
+        # Read at every step, so a group's constants can be changed between steps
+        # as its lr can.
+        gain = check_positive_finite("gain", group["gain"])
+        lr_mul = check_positive_finite("lr_mul", group["lr_mul"])
+        scale = _check_scale(group["scale"])
+        names = group.get("param_names")
+        scales = []
+        for i, (name, p) in enumerate(_iter_tensors(group["params"])):
+            if not isinstance(p, Tensor):
+                continue
+            if with_grad_only and p.grad is None:
+                continue
+            if name is None:
+                name = names[i] if names is not None else f"parameter {i} of its group"
+            scales.append(equalized_scale(p.shape, gain, lr_mul, scale, name))
+        return scales
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Load a state dict of this class or of :class:`torch.optim.Adam`.
+
+        A state dict of torch.optim.Adam carries no constants, so each group keeps
+        the constants it had before the load.
+        """
+        kept = [{key: group[key] for key in CONSTANT_KEYS} for group in self.param_groups]
+        super().load_state_dict(state_dict)
+        for group, constants in zip(self.param_groups, kept, strict=True):
+            for key, value in constants.items():
+                group.setdefault(key, value)
+
+    @_use_grad_for_differentiable
+    def step(self, closure: Callable[[], float] | None = None) -> float | None:  # type: ignore[override]
+        """Perform one optimization step.
+
+        Args:
+            closure: a callable that reevaluates the model and returns the loss.
+        """
+        self._accelerator_graph_capture_health_check()
+
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+
+        # Every constant is computed before any state changes, so a group with
+        # an invalid constant leaves all groups untouched.
+        group_scales = [
+            self._group_scales(group, with_grad_only=True) for group in self.param_groups
+        ]
+
+        for group, scales in zip(self.param_groups, group_scales, strict=True):
+            self._step_group(group, scales)
+
+        return loss
+
+    def _step_group(self, group: dict[str, Any], scales: list[float]) -> None:
+        params: list[Tensor] = []
+        grads: list[Tensor] = []
+        exp_avgs: list[Tensor] = []
+        exp_avg_sqs: list[Tensor] = []
+        max_exp_avg_sqs: list[Tensor] = []
+        state_steps: list[Tensor] = []
+        has_complex = self._init_group(
+            group, params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_steps
+        )
+        if not params:
+            return
+
+        # One kernel call per distinct constant: a call costs what torch.optim.Adam
+        # pays for the whole group, and most networks have only a few constants.
+        buckets: dict[float, list[int]] = {}
+        for i, c in enumerate(scales):
+            buckets.setdefault(c, []).append(i)
+
+        beta1, beta2 = group["betas"]
+        for c, indices in buckets.items():
+            lr, eps, weight_decay = adam_hyperparameters(
+                c,
+                group["lr"],
+                group["eps"],
+                group["weight_decay"],
+                group["decoupled_weight_decay"],
+            )
+            if len(buckets) == 1:
+                tensors = (params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_steps)
+            else:
+                tensors = tuple(
+                    [lst[i] for i in indices] if lst else lst
+                    for lst in (params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_steps)
+                )
+            adam(
+                *tensors,
+                amsgrad=group["amsgrad"],
+                has_complex=has_complex,
+                beta1=beta1,
+                beta2=beta2,
+                lr=lr,
+                weight_decay=weight_decay,
+                eps=eps,
+                maximize=group["maximize"],
+                foreach=group["foreach"],
+                capturable=group["capturable"],
+                differentiable=group["differentiable"],
+                fused=group["fused"],
+                grad_scale=getattr(self, "grad_scale", None),
+                found_inf=getattr(self, "found_inf", None),
+                decoupled_weight_decay=group["decoupled_weight_decay"],
+            )

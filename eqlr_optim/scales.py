@@ -1,0 +1,63 @@
+"""The equalized learning rate constant c of each tensor, and checks of its inputs.
+
+A tensor of two or more dimensions stores ``v`` and acts as ``w = c * v`` with
+``c = gain * lr_mul / sqrt(fan_in)``, where ``fan_in`` is the product of all but
+the first dimension (``in_features`` for ``nn.Linear``,
+``in_channels / groups * kernel_size`` for ``nn.Conv2d``). Biases and other
+tensors of fewer dimensions use ``c = lr_mul``. An explicit ``scale`` replaces
+both rules.
+"""
+
+import math
+from collections.abc import Sequence
+
+import torch
+
+__all__ = [
+    "DEFAULT_GAIN",
+    "check_positive_finite",
+    "equalized_scale",
+    "fan_in",
+]
+
+DEFAULT_GAIN = math.sqrt(2.0)
+"""He's gain for ReLU; ProGAN uses it for every layer."""
+
+
+def check_positive_finite(name: str, value: object) -> float:
+    """Return ``value`` as a float, or raise if it is not a positive finite number."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a positive finite float, got {value!r}")
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be positive and finite, got {value!r}")
+    return float(value)
+
+
+def fan_in(shape: Sequence[int] | torch.Size) -> int:
+    """Return the number of inputs that feed one output: the product of ``shape[1:]``."""
+    return math.prod(shape[1:])
+
+
+def equalized_scale(
+    shape: Sequence[int] | torch.Size,
+    gain: float,
+    lr_mul: float,
+    scale: float | None = None,
+    name: str = "tensor",
+) -> float:
+    """Return the runtime constant c of a tensor of the given shape.
+
+    ``name`` only labels the error raised for a tensor with no inputs.
+    """
+    if scale is not None:
+        return scale
+    if len(shape) < 2:
+        return lr_mul
+    n = fan_in(shape)
+    if n == 0:
+        raise ValueError(
+            f"{name} of shape {tuple(shape)} has fan_in 0, so its constant "
+            "gain * lr_mul / sqrt(fan_in) is undefined; give its group an explicit "
+            "'scale'"
+        )
+    return gain * lr_mul / math.sqrt(n)
