@@ -1,4 +1,4 @@
-"""ProGAN's equalized learning rate as an optimizer, for plain nn.Linear and nn.Conv2d."""
+"""ProGAN's equalized learning rate, applied by the optimizer to plain layers."""
 
 from .adam import EqualizedAdam, adam_hyperparameters
 from .init import he_init_

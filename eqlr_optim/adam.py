@@ -1,6 +1,5 @@
 """Adam that trains plain layers on the trajectory of runtime-scaled ones."""
 
-import math
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -9,29 +8,16 @@ from torch import Tensor
 from torch.optim.adam import adam
 from torch.optim.optimizer import ParamsT, _use_grad_for_differentiable
 
+from .checks import (
+    CONSTANT_KEYS,
+    check_adam_arguments,
+    check_group_keys,
+    check_scale,
+    check_state_dict,
+)
 from .scales import DEFAULT_GAIN, check_positive_finite, equalized_scale
 
 __all__ = ["EqualizedAdam", "adam_hyperparameters"]
-
-CONSTANT_KEYS = ("gain", "lr_mul", "scale")
-"""Group keys that set the constant c of each tensor."""
-
-NEAR_MISS_KEYS = {
-    "lr_mult": "lr_mul",
-    "lrmul": "lr_mul",
-    "lr_multiplier": "lr_mul",
-    "lr_multiplicator": "lr_mul",
-    "lr_scale": "lr_mul",
-    "lr_mul_": "lr_mul",
-    "learning_rate_multiplier": "lr_mul",
-    "scales": "scale",
-    "weight_scale": "scale",
-    "wscale": "scale",
-    "gains": "gain",
-    "weight_gain": "gain",
-    "init_gain": "gain",
-}
-"""Misspelt group keys that torch would accept silently, mapped to the right key."""
 
 
 def adam_hyperparameters(
@@ -41,7 +27,7 @@ def adam_hyperparameters(
     weight_decay: float,
     decoupled_weight_decay: bool,
 ) -> tuple[float | Tensor, float, float]:
-    """Return the ``(lr, eps, weight_decay)`` that make Adam on ``w`` equal Adam on ``v``.
+    """Return ``(lr, eps, weight_decay)`` that make Adam on ``w`` equal Adam on ``v``.
 
     With ``w = scale * v`` the gradients obey ``g_v = scale * g_w``, so Adam's
     moments obey ``m_v = scale * m_w`` and ``s_v = scale**2 * s_w``. The step
@@ -57,25 +43,6 @@ def adam_hyperparameters(
     else:
         weight_decay = weight_decay / (scale * scale)
     return lr * scale, eps / scale, weight_decay
-
-
-def _check_adam_arguments(
-    lr: float | Tensor, eps: float, weight_decay: float
-) -> None:
-    # torch.optim.Adam rejects negative values, but accepts infinities.
-    lr_value = lr.item() if isinstance(lr, Tensor) and lr.numel() == 1 else lr
-    if isinstance(lr_value, (int, float)) and not math.isfinite(lr_value):
-        raise ValueError(f"lr must be finite, got {lr_value!r}")
-    if not math.isfinite(eps):
-        raise ValueError(f"eps must be finite, got {eps!r}")
-    if not math.isfinite(weight_decay):
-        raise ValueError(f"weight_decay must be finite, got {weight_decay!r}")
-
-
-def _check_scale(value: object) -> float | None:
-    if value is None:
-        return None
-    return check_positive_finite("scale", value)
 
 
 def _iter_tensors(params: Iterable[Any]) -> Iterator[tuple[str | None, Tensor]]:
@@ -115,8 +82,8 @@ class EqualizedAdam(torch.optim.Adam):
          &\quad m_t = \beta_1 m_{t-1} + (1 - \beta_1) g_t, \quad
             s_t = \beta_2 s_{t-1} + (1 - \beta_2) g_t^2 \\
          &\quad \hat{s}_t = \max(\hat{s}_{t-1}, s_t) \text{ if amsgrad, else } s_t \\
-         &\quad w_t = w_{t-1} - \gamma_c \,
-            \frac{m_t / (1 - \beta_1^t)}{\sqrt{\hat{s}_t / (1 - \beta_2^t)} + \epsilon_c}
+         &\quad w_t = w_{t-1} - \gamma_c \, \frac{m_t / (1 - \beta_1^t)}
+            {\sqrt{\hat{s}_t / (1 - \beta_2^t)} + \epsilon_c}
        \end{aligned}
 
     The moments equal the runtime formulation's up to the factors
@@ -169,13 +136,13 @@ class EqualizedAdam(torch.optim.Adam):
         lr_mul: float = 1.0,
         scale: float | None = None,
     ) -> None:
-        _check_adam_arguments(lr, eps, weight_decay)
+        check_adam_arguments(lr, eps, weight_decay)
         # Adam.__init__ builds self.defaults without these keys and then adds the
         # groups, so add_param_group reads them from here.
         self._constant_defaults = {
             "gain": check_positive_finite("gain", gain),
             "lr_mul": check_positive_finite("lr_mul", lr_mul),
-            "scale": _check_scale(scale),
+            "scale": check_scale(scale),
         }
         super().__init__(
             params,
@@ -196,11 +163,7 @@ class EqualizedAdam(torch.optim.Adam):
         """Add a group, after checking its constants and the fan-in of its tensors."""
         if not isinstance(param_group, dict):
             raise TypeError(f"param_group must be a dict, got {type(param_group)}")
-        for key, right in NEAR_MISS_KEYS.items():
-            if key in param_group:
-                raise ValueError(
-                    f"unknown param group key {key!r}; did you mean {right!r}?"
-                )
+        check_group_keys(param_group)
         for key, value in self._constant_defaults.items():
             self.defaults.setdefault(key, value)
 
@@ -221,7 +184,7 @@ class EqualizedAdam(torch.optim.Adam):
         # as its lr can.
         gain = check_positive_finite("gain", group["gain"])
         lr_mul = check_positive_finite("lr_mul", group["lr_mul"])
-        scale = _check_scale(group["scale"])
+        scale = check_scale(group["scale"])
         names = group.get("param_names")
         scales = []
         for i, (name, p) in enumerate(_iter_tensors(group["params"])):
@@ -240,7 +203,10 @@ class EqualizedAdam(torch.optim.Adam):
         A state dict of torch.optim.Adam carries no constants, so each group keeps
         the constants it had before the load.
         """
-        kept = [{key: group[key] for key in CONSTANT_KEYS} for group in self.param_groups]
+        check_state_dict(self, state_dict)
+        kept = [
+            {key: group[key] for key in CONSTANT_KEYS} for group in self.param_groups
+        ]
         super().load_state_dict(state_dict)
         for group, constants in zip(self.param_groups, kept, strict=True):
             for key, value in constants.items():
@@ -263,7 +229,8 @@ class EqualizedAdam(torch.optim.Adam):
         # Every constant is computed before any state changes, so a group with
         # an invalid constant leaves all groups untouched.
         group_scales = [
-            self._group_scales(group, with_grad_only=True) for group in self.param_groups
+            self._group_scales(group, with_grad_only=True)
+            for group in self.param_groups
         ]
 
         for group, scales in zip(self.param_groups, group_scales, strict=True):
@@ -290,6 +257,7 @@ class EqualizedAdam(torch.optim.Adam):
         for i, c in enumerate(scales):
             buckets.setdefault(c, []).append(i)
 
+        lists = [params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_steps]
         beta1, beta2 = group["betas"]
         for c, indices in buckets.items():
             lr, eps, weight_decay = adam_hyperparameters(
@@ -300,14 +268,16 @@ class EqualizedAdam(torch.optim.Adam):
                 group["decoupled_weight_decay"],
             )
             if len(buckets) == 1:
-                tensors = (params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_steps)
+                tensors = lists
             else:
-                tensors = tuple(
-                    [lst[i] for i in indices] if lst else lst
-                    for lst in (params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_steps)
-                )
+                tensors = [[lst[i] for i in indices] if lst else lst for lst in lists]
             adam(
-                *tensors,
+                tensors[0],
+                tensors[1],
+                tensors[2],
+                tensors[3],
+                tensors[4],
+                tensors[5],
                 amsgrad=group["amsgrad"],
                 has_complex=has_complex,
                 beta1=beta1,

@@ -82,8 +82,10 @@ def remove_runtime_scaling(twin: nn.Module, inplace: bool = False) -> nn.Module:
     plain = twin if inplace else copy.deepcopy(twin)
     for module in list(plain.modules()):
         if parametrize.is_parametrized(module):
-            for name in list(module.parametrizations.keys()):  # type: ignore[union-attr]
-                parametrize.remove_parametrizations(module, name, leave_parametrized=True)
+            for name in list(module.parametrizations.keys()):  # type: ignore[union-attr,operator]
+                parametrize.remove_parametrizations(
+                    module, name, leave_parametrized=True
+                )
     return plain
 
 
@@ -98,13 +100,14 @@ def stored_parameter(twin: nn.Module, name: str) -> tuple[nn.Parameter, float]:
         raise ValueError(f"{name!r} is not runtime-scaled in this model")
     plist = module.parametrizations[attr]  # type: ignore[index]
     (scaling,) = [p for p in plist if isinstance(p, RuntimeScale)]
-    return plist.original, scaling.scale
+    original: nn.Parameter = plist.original  # type: ignore[union-attr]
+    return original, scaling.scale
 
 
 def runtime_parameters(
     plain: nn.Module, twin: nn.Module
 ) -> Iterator[tuple[str, nn.Parameter, nn.Parameter, float]]:
-    """Yield ``(name, w, v, c)`` for each parameter of ``plain`` and its twin, in order."""
+    """Yield ``(name, w, v, c)`` for each parameter of ``plain`` and of its twin."""
     for name, w in plain.named_parameters():
         v, c = stored_parameter(twin, name)
         yield name, w, v, c
@@ -112,6 +115,6 @@ def runtime_parameters(
 
 @torch.no_grad()
 def effective_weight(twin: nn.Module, name: str) -> Tensor:
-    """Return ``c * v`` of the twin's parameter ``name``, computed as the forward pass does."""
+    """Return the twin's effective weight ``c * v``, as its forward pass computes it."""
     v, c = stored_parameter(twin, name)
     return v * c

@@ -34,7 +34,7 @@ def check_positive_finite(name: str, value: object) -> float:
 
 
 def fan_in(shape: Sequence[int] | torch.Size) -> int:
-    """Return the number of inputs that feed one output: the product of ``shape[1:]``."""
+    """Return the number of inputs of one output unit, the product of ``shape[1:]``."""
     return math.prod(shape[1:])
 
 
