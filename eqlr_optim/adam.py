@@ -1,7 +1,7 @@
 """Adam that trains plain layers on the trajectory of runtime-scaled ones."""
 
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import Tensor
@@ -12,8 +12,10 @@ from .checks import (
     CONSTANT_KEYS,
     check_adam_arguments,
     check_group_keys,
+    check_group_values,
     check_scale,
     check_state_dict,
+    check_step_tensors,
 )
 from .scales import DEFAULT_GAIN, check_positive_finite, equalized_scale
 
@@ -136,7 +138,7 @@ class EqualizedAdam(torch.optim.Adam):
         lr_mul: float = 1.0,
         scale: float | None = None,
     ) -> None:
-        check_adam_arguments(lr, eps, weight_decay)
+        check_adam_arguments(lr, betas, eps, weight_decay)
         # Adam.__init__ builds self.defaults without these keys and then adds the
         # groups, so add_param_group reads them from here.
         self._constant_defaults = {
@@ -164,7 +166,10 @@ class EqualizedAdam(torch.optim.Adam):
         if not isinstance(param_group, dict):
             raise TypeError(f"param_group must be a dict, got {type(param_group)}")
         check_group_keys(param_group)
-        for key, value in self._constant_defaults.items():
+        # Pickling keeps only defaults, state and param_groups, so an unpickled
+        # optimizer has no _constant_defaults, but its defaults hold the keys.
+        constant_defaults: dict[str, Any] = getattr(self, "_constant_defaults", {})
+        for key, value in constant_defaults.items():
             self.defaults.setdefault(key, value)
 
         params = param_group["params"]
@@ -176,6 +181,7 @@ class EqualizedAdam(torch.optim.Adam):
         group = {**param_group, "params": params}
         for key in CONSTANT_KEYS:
             group.setdefault(key, self.defaults[key])
+        check_group_values(group)
         self._group_scales(group, with_grad_only=False)
         super().add_param_group(group)
 
@@ -197,20 +203,70 @@ class EqualizedAdam(torch.optim.Adam):
             scales.append(equalized_scale(p.shape, gain, lr_mul, scale, name))
         return scales
 
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+    def load_state_dict(
+        self,
+        state_dict: dict[str, Any],
+        *,
+        constants: Literal["check", "load", "keep"] = "check",
+    ) -> None:
         """Load a state dict of this class or of :class:`torch.optim.Adam`.
 
+        The groups of a state dict saved by this class carry the constants
+        ``gain``, ``lr_mul`` and ``scale`` they trained with. ``constants`` sets
+        what happens when those give a parameter another constant c than this
+        optimizer's groups give it:
+
+        * ``"check"`` (default): raise ValueError naming the first such parameter.
+        * ``"load"``: continue with the state dict's constants.
+        * ``"keep"``: continue with this optimizer's constants.
+
         A state dict of torch.optim.Adam carries no constants, so each group keeps
-        the constants it had before the load.
+        the constants it had before the load, whatever ``constants`` is. The
+        check runs before load_state_dict pre-hooks, on the dict as passed.
         """
+        if constants not in ("check", "load", "keep"):
+            raise ValueError(
+                f"constants must be 'check', 'load' or 'keep', got {constants!r}"
+            )
         check_state_dict(self, state_dict)
+        if constants == "check":
+            self._check_saved_constants(state_dict["param_groups"])
         kept = [
             {key: group[key] for key in CONSTANT_KEYS} for group in self.param_groups
         ]
         super().load_state_dict(state_dict)
-        for group, constants in zip(self.param_groups, kept, strict=True):
-            for key, value in constants.items():
-                group.setdefault(key, value)
+        for group, kept_constants in zip(self.param_groups, kept, strict=True):
+            for key, value in kept_constants.items():
+                if constants == "keep":
+                    group[key] = value
+                else:
+                    group.setdefault(key, value)
+
+    def _check_saved_constants(self, saved_groups: list[dict[str, Any]]) -> None:
+        for g, (saved, group) in enumerate(
+            zip(saved_groups, self.param_groups, strict=True)
+        ):
+            if not any(key in saved for key in CONSTANT_KEYS):
+                continue
+            current = [group[key] for key in CONSTANT_KEYS]
+            loaded = [saved.get(key, group[key]) for key in CONSTANT_KEYS]
+            names = group.get("param_names") or saved.get("param_names")
+            for j, p in enumerate(group["params"]):
+                current_scale = equalized_scale(p.shape, *current)
+                loaded_scale = equalized_scale(p.shape, *loaded)
+                if loaded_scale == current_scale:
+                    continue
+                where = (
+                    f"parameter {names[j]!r}"
+                    if names
+                    else f"group {g}, parameter {j} of shape {tuple(p.shape)}"
+                )
+                raise ValueError(
+                    f"the state dict gives {where} the constant c = {loaded_scale!r}, "
+                    f"but this optimizer gives it c = {current_scale!r}; pass "
+                    "constants='load' to continue with the state dict's constants, "
+                    "or constants='keep' to continue with this optimizer's"
+                )
 
     @_use_grad_for_differentiable
     def step(self, closure: Callable[[], float] | None = None) -> float | None:  # type: ignore[override]
@@ -226,8 +282,15 @@ class EqualizedAdam(torch.optim.Adam):
             with torch.enable_grad():
                 loss = closure()
 
-        # Every constant is computed before any state changes, so a group with
-        # an invalid constant leaves all groups untouched.
+        # Every group is checked and every constant computed before any state
+        # changes, so an invalid value in one group leaves all groups untouched.
+        for group in self.param_groups:
+            check_group_values(group, read_tensors=False)
+            # torch.compile traces every group with capturable=True, on any
+            # device, so the device checks are skipped there as torch.optim.Adam
+            # skips its own.
+            if not torch.compiler.is_compiling():
+                check_step_tensors(group)
         group_scales = [
             self._group_scales(group, with_grad_only=True)
             for group in self.param_groups

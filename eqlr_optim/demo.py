@@ -78,7 +78,7 @@ class Run:
 
 def load_digits_tensor(dtype: torch.dtype) -> Tensor:
     """Return the 1,797 bundled 8x8 digits as rows of 64 pixels in [-1, 1]."""
-    from sklearn.datasets import load_digits  # type: ignore[import-untyped]
+    from sklearn.datasets import load_digits
 
     pixels = torch.as_tensor(load_digits().data, dtype=dtype)
     # Pixel values are integers from 0 to 16.
@@ -224,7 +224,7 @@ def batches(
 
 def run_demo(config: DemoConfig, progress: bool = True) -> dict[str, Any]:
     """Train the three runs in lockstep and return every recorded series."""
-    from tqdm import tqdm  # type: ignore[import-untyped]
+    from tqdm import tqdm
 
     data = load_digits_tensor(DTYPES[config.dtype])
     runs = make_runs(config)
@@ -362,7 +362,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     config, threads, progress = parse_args(argv)
     try:
         import matplotlib  # noqa: F401
-        import sklearn  # type: ignore[import-untyped]  # noqa: F401
+        import sklearn  # noqa: F401
         import tqdm  # noqa: F401
     except ImportError as error:
         print(f"{INSTALL_HINT} ({error})", file=sys.stderr)

@@ -9,6 +9,7 @@ both rules.
 """
 
 import math
+import numbers
 from collections.abc import Sequence
 
 import torch
@@ -25,12 +26,22 @@ DEFAULT_GAIN = math.sqrt(2.0)
 
 
 def check_positive_finite(name: str, value: object) -> float:
-    """Return ``value`` as a float, or raise if it is not a positive finite number."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    """Return ``value`` as a float, or raise if it is not a positive finite number.
+
+    Python and NumPy numbers are accepted. A Tensor is rejected, because the
+    constant is used as a Python float and reading a Tensor waits for its device.
+    """
+    if isinstance(value, torch.Tensor):
+        raise TypeError(
+            f"{name} must be a positive finite float, got a Tensor {value!r}; "
+            f"pass {name}.item()"
+        )
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a positive finite float, got {value!r}")
-    if not (math.isfinite(value) and value > 0):
+    number = float(value)
+    if not (math.isfinite(number) and number > 0):
         raise ValueError(f"{name} must be positive and finite, got {value!r}")
-    return float(value)
+    return number
 
 
 def fan_in(shape: Sequence[int] | torch.Size) -> int:
