@@ -206,46 +206,57 @@ def check_group_values(group: dict[str, Any], read_tensors: bool = True) -> None
         group["scale"] = check_scale(group["scale"])
 
 
-def check_step_tensors(group: Mapping[str, Any]) -> None:
+def check_step_tensors(
+    group: Mapping[str, Any], state: Mapping[Tensor, Any] | None = None
+) -> None:
     """Raise for a parameter or gradient that the group's Adam kernel would reject.
 
     torch.optim.Adam finds these while it initializes a group's state, after the
     groups before it have already stepped, so the check runs for all groups first.
+    As in torch, the fused kernel's dtype and device are checked only for
+    parameters that have no entry in ``state`` yet.
     """
-    fused_devices = _get_fused_kernels_supported_devices() if group["fused"] else []
-    capturable_devices = (
-        _get_capturable_supported_devices() if group["capturable"] else []
-    )
+    fused = group["fused"]
+    capturable = group["capturable"]
+    differentiable = group["differentiable"]
+    fused_devices = _get_fused_kernels_supported_devices() if fused else []
+    capturable_devices = _get_capturable_supported_devices() if capturable else []
+    # Messages are built only on failure, because this loop runs at every step.
     for i, p in enumerate(group["params"]):
         grad = p.grad
         if grad is None:
             continue
-        where = f"parameter {i} of shape {tuple(p.shape)}"
-        if grad.layout != torch.strided:
+        if grad.layout is not torch.strided:
             raise UnsupportedTensorError(
-                f"{where} has a {grad.layout} gradient, but Adam needs dense "
-                "gradients; use torch.optim.SparseAdam, or a dense embedding "
+                f"{_describe(i, p)} has a {grad.layout} gradient, but Adam needs "
+                "dense gradients; use torch.optim.SparseAdam, or a dense embedding "
                 "(sparse=False)"
             )
-        if group["fused"] and not (
-            p.device.type in fused_devices and torch.is_floating_point(p)
+        if (
+            fused
+            and (state is None or p not in state)
+            and not (p.device.type in fused_devices and torch.is_floating_point(p))
         ):
             raise UnsupportedTensorError(
                 f"fused=True supports real floating point parameters on "
-                f"{fused_devices}, but {where} is {p.dtype} on {p.device.type}; "
-                "pass fused=False"
+                f"{fused_devices}, but {_describe(i, p)} is {p.dtype} on "
+                f"{p.device.type}; pass fused=False"
             )
-        if group["capturable"] and p.device.type not in capturable_devices:
+        if capturable and p.device.type not in capturable_devices:
             raise UnsupportedTensorError(
                 f"capturable=True supports parameters on {capturable_devices}, but "
-                f"{where} is on {p.device.type}; pass capturable=False"
+                f"{_describe(i, p)} is on {p.device.type}; pass capturable=False"
             )
-        if group["differentiable"] and p.is_leaf and p.requires_grad:
+        if differentiable and p.is_leaf and p.requires_grad:
             raise UnsupportedTensorError(
                 f"differentiable=True updates parameters out of place in autograd, "
-                f"but {where} is a leaf that requires grad; pass "
+                f"but {_describe(i, p)} is a leaf that requires grad; pass "
                 "differentiable=False, or optimize a non-leaf copy"
             )
+
+
+def _describe(i: int, p: Tensor) -> str:
+    return f"parameter {i} of shape {tuple(p.shape)}"
 
 
 def _check_step_value(where: str, step: object) -> None:
