@@ -43,9 +43,9 @@ class Sizes:
     worst_case_rows: int = 256
     worst_case_first_fan_in: int = 256
     models: ModelSizes = field(default_factory=ModelSizes)
-    rounds: int = 7
-    step_iters: int = 1
-    training_iters: int = 3
+    rounds: int = 25
+    step_iters: int = 3
+    training_iters: int = 10
 
 
 PRESETS = {
