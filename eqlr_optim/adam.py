@@ -47,6 +47,31 @@ def adam_hyperparameters(
     return lr * scale, eps / scale, weight_decay
 
 
+def _group_hyperparameters(
+    group: dict[str, Any], scale: float
+) -> tuple[float | Tensor, float, float]:
+    return adam_hyperparameters(
+        scale,
+        group["lr"],
+        group["eps"],
+        group["weight_decay"],
+        group["decoupled_weight_decay"],
+    )
+
+
+def _bucket_by_scale(scales: list[float]) -> dict[float, list[int]]:
+    """Return the positions of each distinct constant, in order of appearance."""
+    buckets: dict[float, list[int]] = {}
+    for i, c in enumerate(scales):
+        buckets.setdefault(c, []).append(i)
+    return buckets
+
+
+def _select(lists: list[list[Tensor]], positions: list[int]) -> list[list[Tensor]]:
+    # max_exp_avg_sqs is empty without amsgrad, and stays empty.
+    return [[lst[i] for i in positions] if lst else lst for lst in lists]
+
+
 def _iter_tensors(params: Iterable[Any]) -> Iterator[tuple[str | None, Tensor]]:
     # A group lists tensors, or (name, tensor) pairs when built from named_parameters().
     for item in params:
@@ -360,23 +385,11 @@ class EqualizedAdam(torch.optim.Adam):
 
         # One kernel call per distinct constant: a call costs what torch.optim.Adam
         # pays for the whole group, and most networks have only a few constants.
-        buckets: dict[float, list[int]] = {}
-        for i, c in enumerate(scales):
-            buckets.setdefault(c, []).append(i)
-
+        buckets = _bucket_by_scale(scales)
         beta1, beta2 = group["betas"]
         for c, indices in buckets.items():
-            lr, eps, weight_decay = adam_hyperparameters(
-                c,
-                group["lr"],
-                group["eps"],
-                group["weight_decay"],
-                group["decoupled_weight_decay"],
-            )
-            if len(buckets) == 1:
-                tensors = lists
-            else:
-                tensors = [[lst[i] for i in indices] if lst else lst for lst in lists]
+            lr, eps, weight_decay = _group_hyperparameters(group, c)
+            tensors = lists if len(buckets) == 1 else _select(lists, indices)
             adam(
                 tensors[0],
                 tensors[1],
@@ -434,18 +447,10 @@ class EqualizedAdam(torch.optim.Adam):
             device_steps = device_lists[5]
             torch._foreach_add_(device_steps, 1)
 
-            buckets: dict[float, list[int]] = {}
-            for k, i in enumerate(indices):
-                buckets.setdefault(scales[i], []).append(k)
-            for c, ks in buckets.items():
-                lr, eps, weight_decay = adam_hyperparameters(
-                    c,
-                    group["lr"],
-                    group["eps"],
-                    group["weight_decay"],
-                    group["decoupled_weight_decay"],
-                )
-                tensors = [[lst[k] for k in ks] if lst else lst for lst in device_lists]
+            buckets = _bucket_by_scale([scales[i] for i in indices])
+            for c, positions in buckets.items():
+                lr, eps, weight_decay = _group_hyperparameters(group, c)
+                tensors = _select(device_lists, positions)
                 kernel(
                     tensors[0],
                     tensors[1],

@@ -178,6 +178,18 @@ def test_negative_control_is_caught(wrong_optimizer, data: st.DataObject) -> Non
     assert max(wrong_deviations) > 1e3 * RTOL, wrong_deviations
 
 
+def train_side_by_side(
+    *pairs: tuple[nn.Module, torch.optim.Optimizer],
+    inputs: torch.Tensor,
+    steps: int,
+) -> None:
+    for _ in range(steps):
+        for net, opt in pairs:
+            opt.zero_grad()
+            net(inputs).square().mean().backward()
+            opt.step()
+
+
 def stylegan_like(dtype: torch.dtype) -> tuple[nn.Module, nn.Module]:
     """A mapping network at lr_mul 0.01 in front of a head at the default constants."""
     torch.manual_seed(0)
@@ -207,11 +219,7 @@ def test_adam_groups_with_own_lr_mul(dtype: torch.dtype) -> None:
     twin_opt = torch.optim.Adam(twin.parameters(), **settings_.kwargs())
     inputs = torch.randn(8, 16, dtype=dtype)
 
-    for _ in range(10):
-        for net, opt in ((model, plain_opt), (twin, twin_opt)):
-            opt.zero_grad()
-            net(inputs).square().mean().backward()
-            opt.step()
+    train_side_by_side((model, plain_opt), (twin, twin_opt), inputs=inputs, steps=10)
 
     for name, w, v, c in eqlr_optim.runtime_parameters(model, twin):
         reference = (v * c).detach()
@@ -239,11 +247,7 @@ def test_adam_stylegan_bitwise_power_of_two() -> None:
     twin_opt = torch.optim.Adam(twin.parameters(), lr=1e-2, betas=(0.0, 0.99))
     inputs = torch.randn(8, 16)
 
-    for _ in range(10):
-        for net, opt in ((model, plain_opt), (twin, twin_opt)):
-            opt.zero_grad()
-            net(inputs).square().mean().backward()
-            opt.step()
+    train_side_by_side((model, plain_opt), (twin, twin_opt), inputs=inputs, steps=10)
 
     for name, w, v, c in eqlr_optim.runtime_parameters(model, twin):
         assert torch.equal(w.detach(), (v * c).detach()), name
