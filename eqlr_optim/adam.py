@@ -372,8 +372,8 @@ class EqualizedAdam(torch.optim.Adam):
             return
 
         lists = [params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_steps]
-        # adam() raises for fused with differentiable, and keeps the fused kernel
-        # out of torch.compile's graphs; both cases go through it.
+        # adam() raises for fused with differentiable, and it keeps the fused
+        # kernel out of torch.compile's graphs, so both cases go through it.
         if (
             group["fused"]
             and not isinstance(group["lr"], Tensor)
