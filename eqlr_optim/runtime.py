@@ -42,8 +42,42 @@ class RuntimeScale(nn.Module):
         return f"scale={self.scale!r}"
 
 
-def _direct_parameters(module: nn.Module) -> list[tuple[str, Tensor]]:
-    return [(name, p) for name, p in module.named_parameters(recurse=False)]
+def _copy(model: nn.Module) -> nn.Module:
+    """Deep-copy ``model`` so that changing the copy's parametrizations spares it.
+
+    A deep copy of a parametrized module shares the class that
+    torch.nn.utils.parametrize generated for the original, and registering or
+    removing a parametrization adds or deletes a property on that class. Each
+    parametrized module of the copy therefore gets a class of its own.
+    """
+    duplicate = copy.deepcopy(model)
+    for module in duplicate.modules():
+        if parametrize.is_parametrized(module):
+            cls = type(module)
+            module.__class__ = type(cls.__name__, cls.__bases__, dict(cls.__dict__))
+    return duplicate
+
+
+def _runtime_scalings(
+    module: nn.Module, name: str, full_name: str
+) -> list[RuntimeScale] | None:
+    """Return the RuntimeScale parametrizations of a parametrized tensor.
+
+    Returns None for a plain parameter, and raises for a tensor with another
+    parametrization, whose forward pass does not use ``w = c * v``.
+    """
+    if not parametrize.is_parametrized(module, name):
+        return None
+    chain = list(module.parametrizations[name])  # type: ignore[index]
+    scalings = [p for p in chain if isinstance(p, RuntimeScale)]
+    if len(scalings) != len(chain):
+        others = [type(p).__name__ for p in chain if not isinstance(p, RuntimeScale)]
+        raise ValueError(
+            f"{full_name} has the parametrization "
+            f"{', '.join(others)}, so its forward pass does not use w = c * v; "
+            "runtime scaling supports plain parameters only"
+        )
+    return scalings
 
 
 def runtime_scaled(
@@ -60,29 +94,55 @@ def runtime_scaled(
     :func:`~eqlr_optim.scales.equalized_scale` and stores ``v = w / c``, so the
     twin computes the same function as ``model``. Call it on a submodule first
     (with ``inplace=True`` on a copy) to give that part other constants, as a
-    StyleGAN mapping network with ``lr_mul=0.01`` needs.
+    StyleGAN mapping network with ``lr_mul=0.01`` needs. A tensor with another
+    parametrization (spectral or weight normalization) raises ValueError, and
+    then ``model`` is left unchanged.
     """
     gain = check_positive_finite("gain", gain)
     lr_mul = check_positive_finite("lr_mul", lr_mul)
     if scale is not None:
         scale = check_positive_finite("scale", scale)
-    twin = model if inplace else copy.deepcopy(model)
-    for module_name, module in list(twin.named_modules()):
+
+    # Every constant is computed before any module changes.
+    plan: list[tuple[nn.Module, str, float]] = []
+    for module_name, module in model.named_modules():
         if isinstance(module, parametrize.ParametrizationList):
             continue
-        for name, p in _direct_parameters(module):
+        names = list(module._parameters)
+        if parametrize.is_parametrized(module):
+            names += list(module.parametrizations)
+        for name in names:
             full_name = f"{module_name}.{name}" if module_name else name
+            if _runtime_scalings(module, name, full_name) is not None:
+                continue
+            p = module._parameters[name]
+            if p is None:
+                continue
             c = equalized_scale(p.shape, gain, lr_mul, scale, full_name)
-            parametrize.register_parametrization(module, name, RuntimeScale(c))
+            plan.append((module, full_name, c))
+
+    twin = model if inplace else _copy(model)
+    for _, full_name, c in plan:
+        module_name, _, name = full_name.rpartition(".")
+        parametrize.register_parametrization(
+            twin.get_submodule(module_name), name, RuntimeScale(c)
+        )
     return twin
 
 
 def remove_runtime_scaling(twin: nn.Module, inplace: bool = False) -> nn.Module:
     """Return a plain model whose weights are the twin's effective weights ``c * v``."""
-    plain = twin if inplace else copy.deepcopy(twin)
+    # Checked before any module changes, so a refused twin stays as it was.
+    for module_name, module in twin.named_modules():
+        if parametrize.is_parametrized(module):
+            for name in module.parametrizations:
+                full_name = f"{module_name}.{name}" if module_name else name
+                _runtime_scalings(module, name, full_name)
+
+    plain = twin if inplace else _copy(twin)
     for module in list(plain.modules()):
         if parametrize.is_parametrized(module):
-            for name in list(module.parametrizations.keys()):  # type: ignore[union-attr,operator]
+            for name in list(module.parametrizations):  # type: ignore[arg-type]
                 parametrize.remove_parametrizations(
                     module, name, leave_parametrized=True
                 )
