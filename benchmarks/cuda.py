@@ -5,7 +5,6 @@ machine without CUDA it prints that it needs CUDA and exits with status 0.
 """
 
 import argparse
-import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -15,7 +14,13 @@ import torch
 
 from .models import ModelSizes, Trainer
 from .report import machine_description
-from .run import PRESETS, describe_method, run_all, write_results
+from .run import (
+    PRESETS,
+    default_output_dir,
+    describe_method,
+    run_all,
+    write_results,
+)
 from .training import persistent_bytes
 
 __all__ = ["CUDA_PRESETS", "cuda_peak_bytes", "cuda_timer", "main"]
@@ -80,11 +85,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument(
         "--output-dir",
-        default=os.path.dirname(os.path.abspath(__file__)),
-        help="folder for RESULTS-cuda.md and RESULTS-cuda.png (default: benchmarks/)",
+        default=None,
+        help="folder for RESULTS-cuda.md and RESULTS-cuda.png (default: "
+        "benchmarks/ for the full preset, benchmark-output/ for the tiny one, so "
+        "that a smoke run keeps the recorded results)",
     )
     parser.add_argument("--quiet", action="store_true", help="hide the progress bar")
     args = parser.parse_args(argv)
+    if args.output_dir is None:
+        args.output_dir = default_output_dir(args.size)
 
     if not torch.cuda.is_available():
         print(

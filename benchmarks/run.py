@@ -20,7 +20,7 @@ from .step import bench_step, stylegan2_shapes, worst_case_shapes
 from .timing import Timer, cpu_timer, process_timer
 from .training import PeakMemory, bench_training, cpu_peak_bytes
 
-__all__ = ["PRESETS", "Sizes", "main", "run_all"]
+__all__ = ["PRESETS", "Sizes", "default_output_dir", "main", "run_all"]
 
 CLOCKS: dict[str, tuple[Timer, str]] = {
     "wall": (cpu_timer, "wall clock (time.perf_counter) around each round"),
@@ -161,6 +161,13 @@ def write_results(
     return markdown, chart
 
 
+def default_output_dir(size: str) -> str:
+    """Return benchmarks/ for the full preset, and benchmark-output/ otherwise."""
+    if size == "full":
+        return os.path.dirname(os.path.abspath(__file__))
+    return "benchmark-output"
+
+
 def describe_method(
     sizes: Sizes, preset: str, elapsed: float, timing: str
 ) -> list[str]:
@@ -199,8 +206,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument(
         "--output-dir",
-        default=os.path.dirname(os.path.abspath(__file__)),
-        help="folder for RESULTS.md and RESULTS.png (default: benchmarks/)",
+        default=None,
+        help="folder for RESULTS.md and RESULTS.png (default: benchmarks/ for the "
+        "full preset, benchmark-output/ for the tiny one, so that a smoke run "
+        "keeps the recorded results)",
     )
     parser.add_argument(
         "--clock",
@@ -211,6 +220,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--quiet", action="store_true", help="hide the progress bar")
     args = parser.parse_args(argv)
+    if args.output_dir is None:
+        args.output_dir = default_output_dir(args.size)
     if args.threads < 1:
         parser.error(f"--threads must be at least 1, got {args.threads}")
 

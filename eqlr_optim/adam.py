@@ -214,9 +214,9 @@ class EqualizedAdam(torch.optim.Adam):
         # Read at every step, so a group's constants can be changed between steps
         # as its lr can.
         constants = (
-            check_positive_finite("gain", group["gain"]),
-            check_positive_finite("lr_mul", group["lr_mul"]),
-            check_scale(group["scale"]),
+            check_positive_finite("gain", group.get("gain")),
+            check_positive_finite("lr_mul", group.get("lr_mul")),
+            check_scale(group.get("scale")),
         )
         if not with_grad_only:
             # Non-tensors are left for torch's add_param_group to reject.
@@ -253,10 +253,11 @@ class EqualizedAdam(torch.optim.Adam):
                 scales.append(equalized_scale(p.shape, *constants))
             except ValueError:
                 names = group.get("param_names")
-                if name is None:
-                    name = names[i] if names else f"parameter {i} of its group"
+                if name is None and names:
+                    name = names[i]
+                label = f"parameter {i}" if name is None else repr(name)
                 # Raises again, with the tensor's name in the message.
-                equalized_scale(p.shape, *constants, name)
+                equalized_scale(p.shape, *constants, label)
                 raise
         return scales
 
@@ -341,13 +342,17 @@ class EqualizedAdam(torch.optim.Adam):
 
         # Every group is checked and every constant computed before any state
         # changes, so an invalid value in one group leaves all groups untouched.
-        for group in self.param_groups:
-            check_group_values(group, read_tensors=False)
-            # torch.compile traces every group with capturable=True, on any
-            # device, so the device checks are skipped there as torch.optim.Adam
-            # skips its own.
-            if not torch.compiler.is_compiling():
-                check_step_tensors(group, self.state)
+        for index, group in enumerate(self.param_groups):
+            try:
+                check_group_keys(group)
+                check_group_values(group, read_tensors=False)
+                # torch.compile traces every group with capturable=True, on any
+                # device, so the device checks are skipped there as
+                # torch.optim.Adam skips its own.
+                if not torch.compiler.is_compiling():
+                    check_step_tensors(group, self.state)
+            except (ValueError, TypeError) as error:
+                raise type(error)(f"param group {index}: {error}") from None
         group_scales = [
             self._group_scales(group, with_grad_only=True)
             for group in self.param_groups

@@ -140,8 +140,9 @@ def _check_betas(betas: object, read_tensor: bool) -> None:
         elif isinstance(beta, float):
             value = beta
         else:
-            # torch.optim.Adam needs Python floats here, and rejects an int.
-            raise TypeError(f"betas[{i}] must be a float, got {beta!r}")
+            # torch.optim.Adam needs Python floats here, and rejects an int with
+            # a ValueError, which this keeps.
+            raise ValueError(f"betas[{i}] must be a float, got {beta!r}")
         if not 0.0 <= value < 1.0:
             raise ValueError(f"betas[{i}] must be in [0, 1), got {value!r}")
 

@@ -127,6 +127,7 @@ def plot_losses(results: dict[str, Any], path: Path) -> None:
             ax.plot(steps, values, label=run.title, **RUN_STYLES[run.key])
         ax.set_title(f"{title} (moving average over {window} steps)")
         ax.set_xlabel("step")
+        ax.set_ylabel("loss")
         ax.grid(alpha=0.3)
     axes[0].legend()
     fig.savefig(path, dpi=110)

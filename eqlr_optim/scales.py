@@ -67,7 +67,7 @@ def equalized_scale(
     n = fan_in(shape)
     if n == 0:
         raise ValueError(
-            f"{name} of shape {tuple(shape)} has fan_in 0, so its constant "
+            f"{name} has shape {tuple(shape)}, so fan_in is 0 and the constant "
             "gain * lr_mul / sqrt(fan_in) is undefined; give its group an explicit "
             "'scale'"
         )

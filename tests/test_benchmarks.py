@@ -188,3 +188,8 @@ def test_cpu_peak_bytes_covers_gradients() -> None:
     params = [p for g in trainer.optimizers[0].param_groups for p in g["params"]]
     gradient_bytes = sum(p.grad.nbytes for p in params)
     assert peak >= persistent_bytes(trainer) + gradient_bytes
+
+
+def test_tiny_run_keeps_recorded_results() -> None:
+    assert run.default_output_dir("tiny") == "benchmark-output"
+    assert Path(run.default_output_dir("full")) == Path(run.__file__).parent

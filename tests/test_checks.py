@@ -68,7 +68,7 @@ INVALID_ARGUMENTS = [
     ({"betas": (0.9, 0.99, 0.9)}, ValueError, "(0.9, 0.99, 0.9)"),
     ({"betas": 0.9}, ValueError, "0.9"),
     ({"betas": (0.9, torch.tensor(0.99))}, ValueError, "two floats"),
-    ({"betas": (0, 0.999)}, TypeError, "betas[0]"),
+    ({"betas": (0, 0.999)}, ValueError, "betas[0]"),
     ({"weight_decay": -0.1}, ValueError, "-0.1"),
     ({"weight_decay": NAN}, ValueError, "nan"),
     ({"weight_decay": INF}, ValueError, "inf"),
@@ -317,6 +317,30 @@ def test_invalid_change_step_count_kept() -> None:
         optimizer.step()
     steps = [s["step"].item() for s in optimizer.state.values()]
     assert steps == [1.0] * 4
+
+
+def test_invalid_change_names_group() -> None:
+    _, optimizer = two_group_optimizer()
+    optimizer.param_groups[1]["lr_mul"] = -1.0
+    with pytest.raises(ValueError, match="^param group 1: lr_mul"):
+        optimizer.step()
+
+
+@pytest.mark.parametrize("group_index", [0, 1])
+def test_near_miss_key_added_between_steps(group_index: int) -> None:
+    _, optimizer = two_group_optimizer()
+    optimizer.param_groups[group_index]["lr_mult"] = 0.01
+    before = snapshot(optimizer)
+    with pytest.raises(ValueError, match="did you mean 'lr_mul'"):
+        optimizer.step()
+    assert_same_snapshot(before, snapshot(optimizer))
+
+
+def test_deleted_constant_key_rejected() -> None:
+    _, optimizer = two_group_optimizer()
+    del optimizer.param_groups[0]["gain"]
+    with pytest.raises(TypeError, match="gain must be a positive finite float"):
+        optimizer.step()
 
 
 def test_sparse_gradient_rejected() -> None:
