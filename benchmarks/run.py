@@ -36,7 +36,7 @@ STEP_TARGETS = {"StyleGAN2 set": 1.02, "worst case": 1.10}
 
 @dataclass(frozen=True)
 class Sizes:
-    """How large each benchmark is and how many rounds it times."""
+    """Sizes and round counts of the benchmarks."""
 
     stylegan2_width: float = 1.0
     worst_case_count: int = 200
@@ -171,7 +171,7 @@ def default_output_dir(size: str) -> str:
 def describe_method(
     sizes: Sizes, preset: str, elapsed: float, timing: str
 ) -> list[str]:
-    """Return the header lines that say how the numbers were measured."""
+    """Return the header lines that describe how the numbers were measured."""
     return [
         f"- preset `{preset}`: {sizes.rounds} rounds; {sizes.step_iters} steps per "
         f"round for the optimizer step and the bandwidth, {sizes.training_iters} "

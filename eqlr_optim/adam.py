@@ -289,12 +289,12 @@ class EqualizedAdam(torch.optim.Adam):
         check_state_dict(self, state_dict)
         if constants == "check":
             self._check_saved_constants(state_dict["param_groups"])
-        kept = [
+        previous = [
             {key: group[key] for key in CONSTANT_KEYS} for group in self.param_groups
         ]
         super().load_state_dict(state_dict)
-        for group, kept_constants in zip(self.param_groups, kept, strict=True):
-            for key, value in kept_constants.items():
+        for group, previous_constants in zip(self.param_groups, previous, strict=True):
+            for key, value in previous_constants.items():
                 if constants == "keep":
                     group[key] = value
                 else:

@@ -47,7 +47,7 @@ class MoreChoicesNeeded(Exception):
 
 
 class InfeasibleBranch(Exception):
-    """Raised when a branch contradicts what sympy knows about its expression."""
+    """Raised when a branch contradicts the assumptions sympy has on its expression."""
 
 
 class Decisions:
@@ -346,7 +346,7 @@ def rprop_step(
     )
     step_size = ops.minimum("step_size_max", step_size, hp["step_size_max"])
 
-    # After a sign change torch skips the update and forgets the gradient.
+    # After a sign change torch skips the update and stores a zero gradient.
     if change == -1:
         g = 0
     direction = 0 if g == 0 else ops.sign("update sign", g)
