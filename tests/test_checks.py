@@ -399,3 +399,25 @@ def test_fused_complex_rejected() -> None:
     with pytest.raises(UnsupportedTensorError, match="fused=False"):
         optimizer.step()
     assert len(optimizer.state) == 0
+
+
+def test_constant_follows_shape_change() -> None:
+    """A tensor given a new shape between steps gets the constant of that shape."""
+    torch.manual_seed(0)
+    weight = nn.Parameter(torch.randn(3, 4))
+    optimizer = EqualizedAdam([weight], lr=0.1)
+    weight.grad = torch.randn(3, 4)
+    optimizer.step()
+
+    # fan_in goes from 4 to 16, so c halves.
+    weight.data = torch.randn(3, 16)
+    weight.grad = torch.randn(3, 16)
+    optimizer.state.clear()
+    reference = nn.Parameter(weight.detach().clone())
+    reference.grad = weight.grad.clone()
+    fresh = EqualizedAdam([reference], lr=0.1)
+
+    optimizer.step()
+    fresh.step()
+
+    assert torch.equal(weight.detach(), reference.detach())
