@@ -220,6 +220,7 @@ def check_step_tensors(
     fused = group["fused"]
     capturable = group["capturable"]
     differentiable = group["differentiable"]
+    _check_step_flags(group)
     fused_devices = _get_fused_kernels_supported_devices() if fused else []
     capturable_devices = _get_capturable_supported_devices() if capturable else []
     # Messages are built only on failure, because this loop runs at every step.
@@ -253,6 +254,33 @@ def check_step_tensors(
                 f"differentiable=True updates parameters out of place in autograd, "
                 f"but {_describe(i, p)} is a leaf that requires grad; pass "
                 "differentiable=False, or optimize a non-leaf copy"
+            )
+
+
+def _check_step_flags(group: Mapping[str, Any]) -> None:
+    # torch.optim.Adam's constructor rejects these combinations, but a group
+    # changed or added later reaches adam(), which raises after earlier groups
+    # have stepped. The fused path ignores foreach.
+    if group["fused"]:
+        if group["differentiable"]:
+            raise UnsupportedTensorError(
+                "fused=True does not support differentiable=True; pass fused=False"
+            )
+        return
+    if not group["foreach"]:
+        return
+    if group["differentiable"]:
+        raise UnsupportedTensorError(
+            "foreach=True does not support differentiable=True; pass foreach=False"
+        )
+    if group["capturable"]:
+        return
+    beta1, beta2 = group["betas"]
+    for name, value in (("lr", group["lr"]), ("betas[0]", beta1), ("betas[1]", beta2)):
+        if isinstance(value, Tensor):
+            raise UnsupportedTensorError(
+                f"{name} as a Tensor needs capturable=True when foreach=True; pass "
+                "foreach=False, capturable=True or a float"
             )
 
 

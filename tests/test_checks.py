@@ -421,3 +421,51 @@ def test_constant_follows_shape_change() -> None:
     fresh.step()
 
     assert torch.equal(weight.detach(), reference.detach())
+
+
+def test_param_groups_are_callers_dicts() -> None:
+    model = two_layers()
+    first = {"params": model[0].parameters()}
+    second = {"params": model[2].parameters(), "lr_mul": 0.5}
+    optimizer = EqualizedAdam([first], lr=0.01)
+    optimizer.add_param_group(second)
+    assert optimizer.param_groups[0] is first
+    assert optimizer.param_groups[1] is second
+
+
+def test_lr_change_through_callers_dict() -> None:
+    weight = nn.Parameter(torch.randn(3, 4))
+    group: dict[str, Any] = {"params": [weight]}
+    optimizer = EqualizedAdam([group], lr=0.1)
+    group["lr"] = 0.0
+    weight.grad = torch.randn(3, 4)
+    before = weight.detach().clone()
+    optimizer.step()
+    assert torch.equal(weight.detach(), before)
+
+
+def test_rejected_group_leaves_callers_dict() -> None:
+    params = [nn.Parameter(torch.randn(3, 4))]
+    group = {"params": params, "lr_mul": -1.0}
+    with pytest.raises(ValueError, match="lr_mul"):
+        EqualizedAdam([group])
+    assert group == {"params": params, "lr_mul": -1.0}
+
+
+FLAG_CHANGES = [
+    {"lr": torch.tensor(0.01), "foreach": True},
+    {"betas": (torch.tensor(0.9), torch.tensor(0.999)), "foreach": True},
+    {"fused": True, "differentiable": True},
+    {"foreach": True, "differentiable": True},
+]
+
+
+@pytest.mark.parametrize("change", FLAG_CHANGES)
+def test_flag_change_leaves_state(change: dict[str, Any]) -> None:
+    """torch raises for these in adam(), after earlier groups have stepped."""
+    _, optimizer = two_group_optimizer()
+    optimizer.param_groups[1].update(change)
+    before = snapshot(optimizer)
+    with pytest.raises(RuntimeError):
+        optimizer.step()
+    assert_same_snapshot(before, snapshot(optimizer))

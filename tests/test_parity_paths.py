@@ -12,6 +12,7 @@ arithmetic does not depend on the device, so the capturable cases run on the CPU
 with the device check of ``torch.optim.adam`` widened to include it.
 """
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -35,6 +36,8 @@ from helpers import (
     train_pair,
 )
 from torch import nn
+
+from eqlr_optim import EqualizedAdam, equalized_scale
 
 STEPS = 4
 
@@ -204,3 +207,33 @@ def test_control_eps_undivided_differs(path: str) -> None:
     pair = _control_pair(path, divide_eps=False)
     train_pair(pair, make_batches(STEPS))
     assert differences(pair) != []
+
+
+def test_fused_mixed_dtypes_bitwise() -> None:
+    """The fused path groups by dtype, and each tensor keeps its own constant."""
+    torch.manual_seed(0)
+    shapes_and_dtypes = [
+        ((3, 4), torch.float32),
+        ((5, 16), torch.float64),
+        ((3,), torch.float32),
+        ((2, 9), torch.float64),
+    ]
+    ours = [torch.nn.Parameter(torch.randn(s, dtype=d)) for s, d in shapes_and_dtypes]
+    theirs = [torch.nn.Parameter(p.detach().clone()) for p in ours]
+    optimizer = EqualizedAdam(ours, lr=0.01, eps=1e-3, fused=True)
+    groups = []
+    for p in theirs:
+        c = equalized_scale(p.shape, math.sqrt(2.0), 1.0)
+        groups.append({"params": [p], "lr": 0.01 * c, "eps": 1e-3 / c})
+    reference = torch.optim.Adam(groups, fused=True)
+
+    for _ in range(3):
+        for a, b in zip(ours, theirs, strict=True):
+            grad = torch.randn_like(a)
+            a.grad = grad
+            b.grad = grad.clone()
+        optimizer.step()
+        reference.step()
+
+    for a, b in zip(ours, theirs, strict=True):
+        assert torch.equal(a.detach(), b.detach()), tuple(a.shape)
