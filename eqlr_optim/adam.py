@@ -289,6 +289,12 @@ class EqualizedAdam(torch.optim.Adam):
         A state dict of torch.optim.Adam carries no constants, so each group keeps
         the constants it had before the load, whatever ``constants`` is. The
         check runs before load_state_dict pre-hooks, on the dict as passed.
+
+        .. note::
+            The state of torch.optim.Adam over a runtime-scaled network holds
+            moments in v-coordinates, and loads here without an error but resumes
+            on another trajectory. Convert it with
+            :func:`~eqlr_optim.load_runtime_adam_state` instead.
         """
         if constants not in ("check", "load", "keep"):
             raise ValueError(
