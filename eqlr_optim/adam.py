@@ -17,7 +17,12 @@ from .checks import (
     check_state_dict,
     check_step_tensors,
 )
-from .scales import DEFAULT_GAIN, check_positive_finite, equalized_scale
+from .scales import (
+    DEFAULT_GAIN,
+    check_positive_finite,
+    equalized_scale,
+    zero_fan_in_error,
+)
 
 __all__ = ["EqualizedAdam", "adam_hyperparameters"]
 
@@ -264,9 +269,7 @@ class EqualizedAdam(torch.optim.Adam):
                 if name is None and names:
                     name = names[i]
                 label = f"parameter {i}" if name is None else repr(name)
-                # Raises again, with the tensor's name in the message.
-                equalized_scale(p.shape, *constants, label)
-                raise
+                raise zero_fan_in_error(label, p.shape) from None
         return scales
 
     def load_state_dict(

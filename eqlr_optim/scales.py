@@ -19,6 +19,7 @@ __all__ = [
     "check_positive_finite",
     "equalized_scale",
     "fan_in",
+    "zero_fan_in_error",
 ]
 
 DEFAULT_GAIN = math.sqrt(2.0)
@@ -66,9 +67,14 @@ def equalized_scale(
         return lr_mul
     n = fan_in(shape)
     if n == 0:
-        raise ValueError(
-            f"{name} has shape {tuple(shape)}, so fan_in is 0 and the constant "
-            "gain * lr_mul / sqrt(fan_in) is undefined; give its group an explicit "
-            "'scale'"
-        )
+        raise zero_fan_in_error(name, shape)
     return gain * lr_mul / math.sqrt(n)
+
+
+def zero_fan_in_error(name: str, shape: Sequence[int] | torch.Size) -> ValueError:
+    """Return the error for a tensor whose constant is undefined."""
+    return ValueError(
+        f"{name} has shape {tuple(shape)}, so fan_in is 0 and the constant "
+        "gain * lr_mul / sqrt(fan_in) is undefined; give its group an explicit "
+        "'scale'"
+    )
