@@ -217,10 +217,10 @@ def make_trainer(
 ) -> Trainer:
     """Return a training step (zero_grad, forward, backward, step) of one model.
 
-    ``mapping`` is StyleGAN's 8-layer mapping network with lr_mul 0.01,
-    ``synthesis`` a stack of 3x3 convolutions with one 2x upsampling, and ``gan``
-    an MLP generator and discriminator on flattened images, trained with one
-    discriminator step and one generator step of the non-saturating loss.
+    ``mapping`` is StyleGAN's 8-layer mapping network with lr_mul 0.01.
+    ``synthesis`` is a stack of 3x3 convolutions with one 2x upsampling. ``gan``
+    is an MLP generator and discriminator on flattened images, and its step is
+    one discriminator step and one generator step of the non-saturating loss.
     """
     generator = torch.Generator().manual_seed(seed)
     networks, lr_mul = build_networks(model, formulation, sizes, generator)

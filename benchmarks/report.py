@@ -126,10 +126,8 @@ def write_chart(path: str, title: str, rows: Sequence[Row]) -> None:
         [row.ratio.median - row.ratio.q1 for row in rows],
         [row.ratio.q3 - row.ratio.median for row in rows],
     ]
-    colors = [
-        "tab:gray" if row.met is None else ("tab:green" if row.met else "tab:red")
-        for row in rows
-    ]
+    target_colors = {None: "tab:gray", True: "tab:green", False: "tab:red"}
+    colors = [target_colors[row.met] for row in rows]
     height = max(3.0, 0.32 * len(rows) + 1.2)
     fig, ax = plt.subplots(figsize=(11, height))
     y = list(range(len(rows)))

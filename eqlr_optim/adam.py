@@ -294,8 +294,8 @@ class EqualizedAdam(torch.optim.Adam):
         check runs before load_state_dict pre-hooks, on the dict as passed.
 
         .. note::
-            The state of torch.optim.Adam over a runtime-scaled network holds
-            moments in v-coordinates, and loads here without an error but resumes
+            The state of torch.optim.Adam over a runtime-scaled network contains
+            moments in v-coordinates. It loads here without an error, but resumes
             on another trajectory. Convert it with
             :func:`~eqlr_optim.load_runtime_adam_state` instead.
         """
@@ -405,20 +405,22 @@ class EqualizedAdam(torch.optim.Adam):
             self._fused_step(group, scales, lists)
             return
 
-        # One kernel call per distinct constant: a call costs what torch.optim.Adam
-        # pays for the whole group, and most networks have only a few constants.
+        # One kernel call per distinct constant, because each call takes a single
+        # lr and eps. Most networks have only a few distinct constants.
         buckets = _bucket_by_scale(scales)
         beta1, beta2 = group["betas"]
         for c, indices in buckets.items():
             lr, eps, weight_decay = _group_hyperparameters(group, c)
             tensors = lists if len(buckets) == 1 else _select(lists, indices)
+            bucket_params, bucket_grads, bucket_exp_avgs = tensors[:3]
+            bucket_exp_avg_sqs, bucket_max_exp_avg_sqs, bucket_steps = tensors[3:]
             adam(
-                tensors[0],
-                tensors[1],
-                tensors[2],
-                tensors[3],
-                tensors[4],
-                tensors[5],
+                bucket_params,
+                bucket_grads,
+                bucket_exp_avgs,
+                bucket_exp_avg_sqs,
+                bucket_max_exp_avg_sqs,
+                bucket_steps,
                 amsgrad=group["amsgrad"],
                 has_complex=has_complex,
                 beta1=beta1,
@@ -473,13 +475,15 @@ class EqualizedAdam(torch.optim.Adam):
             for c, positions in buckets.items():
                 lr, eps, weight_decay = _group_hyperparameters(group, c)
                 tensors = _select(device_lists, positions)
+                bucket_params, bucket_grads, bucket_exp_avgs = tensors[:3]
+                bucket_exp_avg_sqs, bucket_max_exp_avg_sqs, bucket_steps = tensors[3:]
                 kernel(
-                    tensors[0],
-                    tensors[1],
-                    tensors[2],
-                    tensors[3],
-                    tensors[4],
-                    tensors[5],
+                    bucket_params,
+                    bucket_grads,
+                    bucket_exp_avgs,
+                    bucket_exp_avg_sqs,
+                    bucket_max_exp_avg_sqs,
+                    bucket_steps,
                     amsgrad=group["amsgrad"],
                     lr=cast(float, lr),
                     beta1=beta1,

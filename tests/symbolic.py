@@ -555,8 +555,8 @@ def _sample_value(symbol: sympy.Symbol) -> sympy.Rational:
 def _is_zero(expression: Any) -> bool:
     """Return whether an expression is identically zero.
 
-    A value far from zero at one sample point proves it is not, which is much
-    faster than a failed simplification; only a zero there calls ``simplify``.
+    A value far from zero at one sample point proves it is not, and is much
+    faster than a failed simplification. Only a zero there calls ``simplify``.
     """
     expression = sympy.sympify(expression)
     point = {symbol: _sample_value(symbol) for symbol in expression.free_symbols}
@@ -658,8 +658,9 @@ def substitution_mismatches(case: Case, substitute: Substitution) -> list[str]:
     """Return every way in which ``substitute`` fails to make ``w_t = c * v_t``.
 
     ``substitute(c, hyperparameters, taken)`` returns the hyperparameters of the
-    optimizer on ``w``; ``taken`` maps each named branch point of the step on ``v``
-    to its outcome, so a substitution may depend on the branch (RAdam needs it).
+    optimizer on ``w``. ``taken`` maps each named branch point of the step on
+    ``v`` to its outcome, so that a substitution may depend on the branch, as
+    RAdam's does.
     An empty list is a proof for all ``c > 0``, all hyperparameters, all
     gradients and all steps. The base is the initial state and the first step from
     it; the induction step starts from symbols that obey the invariant.

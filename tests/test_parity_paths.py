@@ -1,10 +1,10 @@
 """EqualizedAdam against torch.optim.Adam on every implementation path.
 
 Each case of ``PATHS`` x ``OPTIONS`` x ``MODELS`` trains for a few steps and
-compares parameters and optimizer state: bitwise against torch.optim.Adam when
-every constant is 1, bitwise against the runtime-scaled twin when every constant
-is a power of two, and to a relative 1e-10 in float64 otherwise (1e-7 on the
-capturable paths, see ``helpers.TENSOR_STEP_RTOL``). Where
+compares parameters and optimizer state. With every constant 1 it must match
+torch.optim.Adam bitwise, and with every constant a power of two the
+runtime-scaled twin bitwise. Otherwise it must match the twin to a relative 1e-10
+in float64 (1e-7 on the capturable paths, see ``helpers.TENSOR_STEP_RTOL``). Where
 torch.optim.Adam raises, EqualizedAdam must raise the same exception type.
 
 torch 2.13 runs ``capturable=True`` only on CUDA, XPU, HPU and XLA devices. Its
